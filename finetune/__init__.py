@@ -1,0 +1,1 @@
+"""supportserve fine-tuning: support transcripts in, gated LoRA adapters out."""
