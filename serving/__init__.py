@@ -1,0 +1,1 @@
+"""supportserve serving: an OpenAI-compatible endpoint over vLLM inside Ray Serve."""
