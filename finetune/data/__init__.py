@@ -1,0 +1,1 @@
+"""Conversation data: schema, importers, synthetic transcripts, redaction, de-duplication, split."""
