@@ -1,9 +1,13 @@
-"""Command line: `python -m finetune {base-model,data,train} --help`.
+"""Command line: `python -m finetune <command> --help`.
 
     python -m finetune base-model                        # build/verify the SmolLM2 model folder
     python -m finetune data --synthetic 800 --out data/datasets/support
     python -m finetune data --input export.json --format zendesk --out data/datasets/acme
     python -m finetune train --config finetune/recipes/support-v1.yaml [--max_steps 4 ...]
+
+    python -m finetune eval --data data/datasets/support/test.jsonl --adapter support-v1
+    python -m finetune publish --adapter data/adapters/support-v1 --family support \\
+        --eval-data data/datasets/support/val.jsonl --alias support
 
 `train` takes TRL's flags (run `python -m finetune train --help` for all of them).
 """
@@ -66,6 +70,116 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_gate(args: argparse.Namespace) -> int:
+    from finetune.publish import CARD, gate, make_card
+
+    adapter = Path(args.adapter)
+    report, decision = gate(
+        adapter,
+        Path(args.eval_data),
+        min_improvement=args.min_improvement,
+        max_regression=args.max_regression,
+        limit=args.limit,
+        base=args.base,
+    )
+    card = make_card(adapter, report, decision, name=args.name or adapter.name, family=args.family)
+    (adapter / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    print("\n".join(decision.rules))
+    print(f"{'PASSED' if decision.passed else 'REFUSED'}: card written to {adapter / CARD}")
+    return 0 if decision.passed else 2
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from finetune.publish import GateRefused, publish
+    from serving.config import ServingConfig
+    from serving.store import AdapterStore
+
+    store = AdapterStore(ServingConfig.from_yaml(args.serving_config).store)
+    try:
+        card = publish(
+            Path(args.adapter),
+            args.family,
+            Path(args.eval_data),
+            store,
+            min_improvement=args.min_improvement,
+            max_regression=args.max_regression,
+            alias=args.alias,
+            canary=args.canary,
+            limit=args.limit,
+            base=args.base,
+        )
+    except GateRefused as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print("\n".join(card["gate"]["rules"]))
+    print(f"published {card['name']}" + (f"; alias {args.alias} updated" if args.alias else ""))
+    return 0
+
+
+def _gate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--adapter", required=True, help="adapter folder (training output)")
+    p.add_argument("--eval-data", required=True, help="held-out chat JSONL (the val split)")
+    p.add_argument(
+        "--min-improvement",
+        type=float,
+        default=0.2,
+        help="required relative perplexity cut vs the base (default 0.2 = 20%%)",
+    )
+    p.add_argument(
+        "--max-regression",
+        type=float,
+        default=0.0,
+        help="allowed relative perplexity rise vs the previous version (default 0)",
+    )
+    p.add_argument("--limit", type=int, default=None, help="score the first N conversations")
+    p.add_argument(
+        "--base", default=None, help="base model folder or hub id (default: the SmolLM2 folder)"
+    )
+
+
+def cmd_triage_data(args: argparse.Namespace) -> int:
+    from finetune.triage import build
+
+    print(json.dumps(build(Path(args.src), Path(args.out), seed=args.seed)))
+    return 0
+
+
+def cmd_eval_triage(args: argparse.Namespace) -> int:
+    import os
+
+    from finetune.triage import evaluate_served
+
+    report = evaluate_served(
+        args.base_url,
+        args.model,
+        Path(args.data),
+        limit=args.limit,
+        api_key=os.environ.get("OPENAI_API_KEY", "unused"),
+    )
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+def cmd_redaction_eval(args: argparse.Namespace) -> int:
+    from finetune.data.redact_eval import evaluate, evaluate_labelled
+
+    report = {"planted_synthetic": evaluate(args.n, seed=args.seed)}
+    for path in args.labelled:
+        report[Path(path).stem] = evaluate_labelled(Path(path))
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    for name, r in report.items():
+        print(
+            f"{name}: recall {r['recall']:.4f} precision {r['precision']:.4f} "
+            f"({r['planted']} planted)"
+        )
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m finetune",
@@ -111,6 +225,55 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("--samples", type=int, default=3, help="side-by-side generations to show")
     ev.add_argument("--out", default=None, help="report path (default: <adapter>/eval_report.json)")
     ev.set_defaults(func=cmd_eval)
+
+    gt = sub.add_parser("gate", help="evaluate an adapter and write its card (no upload)")
+    _gate_args(gt)
+    gt.add_argument("--name", default=None, help="name recorded in the card")
+    gt.add_argument("--family", default=None, help="adapter family recorded in the card")
+    gt.set_defaults(func=cmd_gate)
+
+    pub = sub.add_parser("publish", help="gate vs base and previous version, upload as <family>-vN")
+    _gate_args(pub)
+    pub.add_argument("--family", required=True, help="e.g. support -> support-v1, support-v2, ...")
+    pub.add_argument("--alias", default=None, help="point this alias at the new version")
+    pub.add_argument(
+        "--canary",
+        type=int,
+        default=None,
+        help="with --alias: send this %% of traffic to the new version",
+    )
+    pub.add_argument(
+        "--serving-config",
+        default="configs/cpu-dev.yaml",
+        help="the store is the one this serving config reads",
+    )
+    pub.set_defaults(func=cmd_publish)
+
+    re_ = sub.add_parser("redaction-eval", help="recall/precision of PII redaction per type")
+    re_.add_argument("--n", type=int, default=1000, help="synthetic conversations to plant PII in")
+    re_.add_argument("--seed", type=int, default=12345)
+    re_.add_argument(
+        "--labelled",
+        nargs="*",
+        default=["tests/data/pii_holdout.jsonl"],
+        help="hand-labelled JSONL files ({text, pii: [{type, value}]})",
+    )
+    re_.add_argument("--out", default=None, help="write the full JSON report here")
+    re_.set_defaults(func=cmd_redaction_eval)
+
+    td = sub.add_parser("triage-data", help="turn a split reply data set into triage examples")
+    td.add_argument("--from", dest="src", default="data/datasets/support")
+    td.add_argument("--out", default="data/datasets/triage")
+    td.add_argument("--seed", type=int, default=0)
+    td.set_defaults(func=cmd_triage_data)
+
+    et = sub.add_parser("eval-triage", help="score a served triage adapter (structured output)")
+    et.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
+    et.add_argument("--model", default="base:support-triage-v1")
+    et.add_argument("--data", default="data/datasets/triage/test.jsonl")
+    et.add_argument("--limit", type=int, default=None)
+    et.add_argument("--out", default=None, help="also write the JSON report here")
+    et.set_defaults(func=cmd_eval_triage)
     return parser
 
 

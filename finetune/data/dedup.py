@@ -41,6 +41,7 @@ def deduplicate(conversations: list[Conversation], threshold: float = 0.9) -> De
 
     result = DedupResult()
     seen: dict[str, str] = {}
+    hashes: dict[str, MinHash] = {}
     lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
     for conv in conversations:
         text = normalise(conv)
@@ -50,11 +51,13 @@ def deduplicate(conversations: list[Conversation], threshold: float = 0.9) -> De
             continue
         mh = MinHash(num_perm=NUM_PERM, seed=1)
         mh.update_batch(list(shingles(text)))
-        similar = lsh.query(mh)
+        # LSH gives candidates; keep only those whose estimated Jaccard really clears the bar.
+        similar = sorted(c for c in lsh.query(mh) if mh.jaccard(hashes[c]) >= threshold)
         if similar:
-            result.near[conv.conversation_id] = sorted(similar)[0]
+            result.near[conv.conversation_id] = similar[0]
             continue
         seen[digest] = conv.conversation_id
+        hashes[conv.conversation_id] = mh
         lsh.insert(conv.conversation_id, mh)
         result.kept.append(conv)
     return result

@@ -3,15 +3,20 @@
 
 Design: precise detectors run first and claim their spans. Each detector pairs a pattern with a
 validator where the format has one: Luhn for cards, mod-97 for IBANs. Broader heuristics run after
-them and cannot overlap a claimed span: phone numbers, street addresses with per-language
-street-type words, and names. Names have no checksum. We catch them three ways:
-1. from cue phrases in the five languages ("my name is", "me llamo", "ich heiße", "Hi <Name>", ...);
-2. from names the caller already knows (a Zendesk requester's name, a CSV `customer_name` column);
-3. by propagation: a name found anywhere in a conversation is redacted everywhere in it.
+them and cannot overlap a claimed span: phone numbers, and street addresses (a street-type word in
+one of five languages, then a grammar of what may follow: units, floors, districts, cities,
+states, postcodes). Names have no checksum and no offline NER model installs here, so they come
+from evidence in the text:
+1. cue phrases in the five languages ("my name is", "me llamo", "ich heiße", "Hi <Name>", ...),
+   titles ("Sra. Domínguez") and form fields ("Karteninhaber LUKAS VOGEL");
+2. a first-name gazetteer (gender-guesser's ~45k names), used only where the position fits a
+   name: "First Last", a vocative ("Perfecto Alba,"), a signature, "Kevin from billing";
+3. names the caller already knows (a Zendesk requester's name, a CSV `customer_name` column);
+4. propagation: a name found anywhere in a conversation is redacted everywhere in it.
 
-The numbers we claim are measured, not assumed: `python -m finetune redaction-eval` plants PII
-with known positions in synthetic conversations and reports recall and precision per type
-(`tests/unit/test_redact.py` holds the floor).
+The numbers we claim are measured, not assumed: `python -m finetune redaction-eval` reports
+recall and precision per type on planted synthetic PII, and on hand-labelled messages written
+apart from this module (tests/data/pii_holdout*.jsonl; see docs/data.md for which was used to tune).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from finetune.data.fakes import iban_valid, luhn_valid
 from finetune.data.schema import Conversation, Message
@@ -31,29 +38,51 @@ FULL_NAME = rf"{NAME_WORD}(?:[ \t]+(?:(?:de|da|do|dos|das|del|la|van|von|der)[ \
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
-CARD = re.compile(r"(?<![+\d])\b[3-6](?:[ -]?\d){11,17}\d\b")  # IIN starts with 3-6
+CARD = re.compile(r"(?<![+\d])\b[2-6](?:[ -]?\d){11,17}\d\b")  # IIN starts with 2-6
 ORDER_ID = re.compile(r"\b(?:ORD|ORDER|PED|CMD|BEST)[-#]?\d{5,10}\b|#\d{6,10}\b", re.IGNORECASE)
 TRACKING_ID = re.compile(r"\b1Z[A-Z0-9]{16}\b|\b[A-Z]{2}\d{9}[A-Z]{2}\b")
-PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d(?:[ .-]?\d){6,13}(?!\w)")
+PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d(?:[ ./-]?\d){6,13}(?!\w)")
 ADDRESS = re.compile(
     "|".join([
         # en: "12 Baker Street, London NW1 6XE"
-        rf"\b\d{{1,5}}[ ]{NAME_WORD}(?:[ ]{NAME_WORD})?[ ](?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|"
-        rf"Lane|Ln\.?|Way|Drive|Dr\.?|Close|Court|Place|Square)\b(?:,[ ]?{NAME_WORD}(?:[ ]{NAME_WORD})?)?"
-        r"(?:[ ][A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2})?",
+        rf"\b\d{{1,5}}[ ](?-i:{NAME_WORD}(?:[ ]{NAME_WORD})?)[ ](?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|"
+        r"Boulevard|Blvd\.?|Lane|Ln\.?|Way|Drive|Dr\.?|Close|Court|Ct\.?|Place|Pl\.?|Square|Terrace|"
+        r"Crescent|Parkway|Pkwy\.?|Highway|Hwy\.?)(?![\w])",
         # es: "Calle Mayor 21, 28013 Madrid"; pt: "Rua Augusta, 9, São Paulo - 01305-000"
-        rf"\b(?:Calle|C/|Avenida|Avda\.?|Av\.|Plaza|Paseo|Carrer|Rua|Travessa|Praça|Alameda|Estrada)"
-        rf"[ ][^,\n\d]{{2,40}}?,?[ ]\d{{1,5}}[A-Za-z]?"
-        rf"(?:,[ ]?(?:\d{{5}}[ ])?{NAME_WORD}(?:[ ]{NAME_WORD})?(?:[ ]-[ ]\d{{5}}-?\d{{3}})?)?",
+        r"\b(?:Calle|C/|Avenida|Avda\.?|Av\.|Plaza|Pza\.?|Paseo|Ronda|Camino|Carrer|Rua|R\.|Travessa|"
+        r"Praça|Alameda|Estrada|Rodovia)[ ]?[^,\n\d]{2,40}?,?[ ]\d{1,5}[A-Za-z]?",
         # fr: "191 rue Victor Hugo, 69002 Lyon"
-        rf"\b\d{{1,4}}(?:[ ]?(?:bis|ter))?,?[ ](?:rue|avenue|av\.|boulevard|bd|place|allée|impasse|"
-        rf"chemin|quai|route)[ ][^,.\n]{{2,40}}(?:,[ ]?\d{{5}}[ ]{NAME_WORD}(?:[ -]{NAME_WORD})?)?",
+        r"\b\d{1,4}(?:[ ]?(?:bis|ter))?,?[ ](?:rue|avenue|av\.|boulevard|bd|place|allée|impasse|"
+        r"chemin|quai|route|cours|square)[ ][^,.\n]{2,40}",
         # de: "Lindenweg 128, 87201 Hamburg"
-        rf"\b[{UPPER}][{LOWER}-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer)"
-        rf"[ ]\d{{1,4}}[a-z]?(?:,[ ]?\d{{5}}[ ]{NAME_WORD})?",
+        rf"\b(?:[{UPPER}][{LOWER}-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|"
+        rf"chaussee|steig|pfad)|(?-i:(?:Am|An der|Im|Auf dem|Zum|Zur)[ ]{NAME_WORD}))[ ]\d{{1,4}}[a-z]?",
     ]),
     re.IGNORECASE,
 )
+# What may follow a street and number: units, floors, districts, cities, states, postcodes.
+ADDRESS_TAIL = re.compile(
+    "|".join([
+        r",?[ ](?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|apto|ap|bloco|casa|bajo|piso|planta|"
+        r"escalera|esc|étage|bât|bâtiment|Stock|OG|EG|Hinterhaus)\.?(?:[ ]?[\w-]{1,5})?(?![\w])",
+        r",?[ ]\d{1,2}[ºª°.]?[ ]?[A-Za-z]?(?:[ ](?:izq|izda|dcha|der)\.?)?(?=[,\s])",
+        r",?[ ][A-Z]{2}[ ,]+\d{5}(?:-\d{3,4})?",  # US state + ZIP, BR state + CEP
+        rf",?[ ]\d{{5}}(?:-\d{{3}})?(?:[ ]{NAME_WORD}(?:[ -]{NAME_WORD})?)?",  # postcode + city
+        r",?[ ][A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}",  # UK postcode
+        rf"[ ]-[ ](?:[A-Z]{{2}}(?![\w])|\d{{5}}-?\d{{3}}|{NAME_WORD}(?:[ ](?:de|da|do|dos)?[ ]?{NAME_WORD})*)",
+        rf",[ ]{NAME_WORD}(?:[ ](?:de|da|do|dos|del|la|am|an der)?[ ]?{NAME_WORD}){{0,3}}"
+        r"(?=[ ]-[ ]|,|[ ][A-Z]{2}[ ]\d|[ ][A-Z]{1,2}\d|[.;!?]|\s*$)",
+    ])
+)
+
+
+def _extend_address(text: str, end: int) -> int:
+    """Grow a street match over the parts of an address that follow it."""
+    while m := ADDRESS_TAIL.match(text, end):
+        end = m.end()
+    return end
+
+
 # Cue phrases after which a person's name follows (first letter capitalised).
 NAME_CUES = [
     r"my name is", r"name is", r"i am", r"i'm", r"this is", r"it's", r"speaking with",
@@ -65,15 +94,36 @@ NAME_CUES = [
     r"bom dia", r"boa tarde", r"senhora?",
     r"je m'appelle", r"mon nom est", r"je suis", r"bonjour", r"bonsoir", r"madame", r"monsieur",
     r"au nom de", r"titulaire:?", r"merci", r"cordialement,?", r"ici", r"c'est",
-    r"ich heiße", r"ich heisse", r"mein name ist", r"hier ist", r"ich bin", r"hier spricht", r"hallo", r"guten tag",
+    r"ich heiße", r"ich heisse", r"mein name ist", r"hier ist", r"ich bin", r"hier spricht",
+    r"hier schreibt", r"ask for", r"asking for", r"preguntad por", r"pregunte por", r"pregunta por",
+    r"pergunte por", r"falar com", r"fala com", r"demandez", r"demander", r"fragt nach",
+    r"fragen sie nach", r"hallo", r"guten tag",
     r"sehr geehrte[rs]?", r"frau", r"herr", r"auf den namen", r"inhaber(?:in)?:?", r"danke",
     r"viele grüße,?", r"mit freundlichen grüßen,?", r"liebe[rs]?",
 ]
+TITLES = r"(?:Mr|Mrs|Ms|Miss|Dr|Sr|Sra|Srta|Dña|M|Mme|Mlle|Herr|Frau|Dona|Dom)\.?"
 NAME_CUE = re.compile(
-    r"(?:(?<=^)|(?<=[\s,.;:!¡¿(\"']))(?:" + "|".join(NAME_CUES) + r")[ \t,]+(?:(?:Mr|Mrs|Ms|Dr|Sr|Sra|M|Mme)\.?[ \t]+)?"
+    r"(?:(?<=^)|(?<=[\s,.;:!¡¿(\"'—-]))(?:" + "|".join(NAME_CUES) + r")[\s,]+"
+    r"(?:(?:o|a|la|el|le|der|die|dona|don|doña)[ \t]+)?(?:" + TITLES + r"[ \t]+)?"
     rf"(?P<name>(?-i:{FULL_NAME}))",
     re.IGNORECASE,
 )
+# After these, people type their name any way they like: lowercase, or in capitals on forms.
+STRONG_CUE = re.compile(
+    r"(?:my name is|my name's|me llamo|mi nombre es|je m'appelle|mon nom est|ich heiße|ich heisse|"
+    r"mein name ist|meu nome é|me chamo|this is|it's|soy|sou|c'est|hier ist|ich bin|"
+    r"(?:name on (?:the )?card|cardholder|card holder|titular(?: de la tarjeta| do cartão)?|"
+    r"titulaire(?: de la carte)?|nome no cartão|nom sur la carte|karteninhaber(?:in)?|"
+    r"kontoinhaber(?:in)?)[ \t]*[:：]?|(?:(?:full )?name|nombre(?: completo)?|nome(?: completo)?|"
+    r"nom(?: complet)?)[ \t]*[:：])"
+    rf"[ \t]*(?:{TITLES}[ \t]+)?(?P<name>[{UPPER}{LOWER}][{LOWER}{UPPER}'’-]+(?:[ \t]+(?:de |da |do |del |van |von )?"
+    rf"[{UPPER}{LOWER}][{LOWER}{UPPER}'’.-]*){{0,3}})",
+    re.IGNORECASE,
+)
+RELATIONS = (r"(?:husband|wife|son|daughter|colleague|partner|marido|esposa|hijo|hija|filho|filha|"
+             r"mari|femme|fils|fille|Mann|Frau|Sohn|Tochter|Kollege|Kollegin|colega|collègue)")
+# A title alone also introduces a (sur)name: "Ms. Kowalski", "Sr. Domínguez", "Frau Yilmaz".
+TITLED = re.compile(rf"(?<![\w])(?i:{TITLES})[ \t]+(?P<name>{FULL_NAME})")
 # Capitalised words that follow cues but are not names (greetings, company, pronoun-likes).
 NOT_NAMES = {
     "northwind", "shop", "support", "team", "the", "customer", "service", "sorry", "happy", "glad",
@@ -87,7 +137,12 @@ NOT_NAMES = {
     "ihr", "ihre", "ihnen", "sie", "vous", "usted", "você", "cliente", "kunde", "kundin",
     "api", "premium", "starter", "business", "enterprise", "pro", "plus", "gdpr", "rgpd", "dsgvo",
     "lgpd", "iban", "pix", "paypal", "visa", "mastercard", "amex", "sepa", "i'd", "i'll", "i've",
-    "tarif", "plan", "billing", "settings", "grüße", "account", "order", "invoice",
+    "tarif", "plan", "billing", "settings", "grüße", "account", "order", "invoice", "mein", "meine",
+    "eine", "ein", "bei", "konto", "tage", "ende", "mal", "que", "hay", "se", "en", "lo", "de",
+    "da", "do", "perfecto", "perfeito", "parfait", "perfect", "france", "mac", "beste", "go",
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "monday", "friday", "sunday", "salvador", "natal",
+    "hi", "ja", "claro", "sim", "non", "oui", "si", "sí", "yes", "nein", "artikel", "bien", "ben",
 }
 
 
@@ -148,14 +203,64 @@ POSTFIX = re.compile(
 )
 
 
+@cache
+def _first_names() -> Any:
+    """A first-name gazetteer (gender-guesser's ~45k names from many countries)."""
+    import gender_guesser.detector as gender
+
+    return gender.Detector(case_sensitive=False)
+
+
+def _known_first_name(word: str) -> bool:
+    return word.lower() not in NOT_NAMES and _first_names().get_gender(word) != "unknown"
+
+
+def _strong_name(raw: str) -> str:
+    """Keep the name part of what follows a strong cue: stop at the first word that is a common
+    lowercase word rather than a name (e.g. "maria and my order ..." -> "maria")."""
+    words = []
+    for w in raw.split():
+        if words and (w.lower() in NOT_NAMES or (w.islower() and not _known_first_name(w))):
+            break
+        words.append(w.rstrip(".,"))
+    return " ".join(words)
+
+
+GAZETTEER_CANDIDATE = re.compile(
+    rf"(?<![\w@.'’-])(?P<first>{NAME_WORD}|[{LOWER}]{{3,}}(?=\s*$))(?=(?P<rest>(?:[ \t]+{NAME_WORD}){{0,2}}))"
+)
+
+
 def find_names(text: str) -> set[str]:
-    """Names introduced by a cue phrase, addressed after a comma, or followed by "here"."""
+    """Names from cue phrases, titles, form fields, vocatives, "X here", and known first names."""
     names = set()
-    for m in [*NAME_CUE.finditer(text), *VOCATIVE.finditer(text), *POSTFIX.finditer(text)]:
+    for m in [*NAME_CUE.finditer(text), *VOCATIVE.finditer(text), *POSTFIX.finditer(text),
+              *TITLED.finditer(text)]:
         name = _trim_name(m.group("name"))
         if name and _name_ok(name):
             names.add(name)
-    return names
+    for m in STRONG_CUE.finditer(text):
+        name = _strong_name(m.group("name"))
+        first = name.split()[0] if name else ""
+        if name and _name_ok(name.title()) and (name[0].isupper() and not name.isupper()
+                                                or _known_first_name(first)):
+            names.add(name)
+    for m in GAZETTEER_CANDIDATE.finditer(text):
+        first, rest = m.group("first"), m.group("rest").strip()
+        if not _known_first_name(first):
+            continue
+        before, after = text[: m.start()], text[m.end():]
+        sentence_start = re.search(r"(?:^|[.!?:]\s+|\n\s*)$", before) is not None
+        vocative = re.match(r"\s*[,!]", after) is not None and re.fullmatch(
+            r"\W*(?:\w+[ \t]+){1,2}", before) is not None
+        signature = not after.strip() and re.search(r"(?:\n|[—–-][ \t]*|,[ \t]*)$", before)
+        relation = re.search(rf"(?i:{RELATIONS})[ \t]+$", before) is not None
+        leading = sentence_start and re.match(r"[ \t]+(?:from|here|de|da|von|vom|du|del)\b", after)
+        if first.islower() and not signature:
+            continue
+        if rest or vocative or signature or relation or leading or not sentence_start:
+            names.add(_trim_name(f"{first} {rest}".strip()))
+    return {n for n in names if n}
 
 
 def detect(text: str, names: Iterable[str] = ()) -> list[Span]:
@@ -163,7 +268,8 @@ def detect(text: str, names: Iterable[str] = ()) -> list[Span]:
     for label, pattern, check in DETECTORS:
         for m in pattern.finditer(text):
             if check is None or check(m):  # type: ignore[operator]
-                _claim(spans, m.start(), m.end(), label)
+                end = _extend_address(text, m.end()) if label == "ADDRESS" else m.end()
+                _claim(spans, m.start(), end, label)
     full = sorted({n for n in names if n}, key=len, reverse=True)
     parts = sorted({w for n in full for w in n.split() if len(w) > 2 and w.lower() not in NOT_NAMES},
                    key=len, reverse=True)

@@ -9,7 +9,9 @@ redaction span is a *true positive* when it overlaps a planted span. Anything el
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from finetune.data.redact import Span, detect, find_names
@@ -65,4 +67,42 @@ def evaluate(n: int = 1000, seed: int = 12345) -> dict[str, Any]:
                           "precision": round(true_pos[lab] / predicted[lab], 4)
                           if predicted[lab] else None} for lab in labels},
         "sample_misses": misses,
+    }
+
+
+def evaluate_labelled(path: Path) -> dict[str, Any]:
+    """The same measures on hand-labelled messages: one JSON per line with `text` and
+    `pii: [{"type", "value"}]` (tests/data/pii_holdout.jsonl, written apart from the redactor)."""
+    truth_n, caught, predicted, true_pos = Counter(), Counter(), Counter(), Counter()
+    misses, false_pos = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        text = row["text"]
+        truth = []
+        for item in row["pii"]:
+            i = text.find(item["value"])
+            truth.append(Span(i, i + len(item["value"]), item["type"]))
+        spans = detect(text, find_names(text))
+        for t in truth:
+            truth_n[t.label] += 1
+            cover = [s for s in spans if s.start < t.end and s.end > t.start]
+            covered = set().union(*(range(s.start, s.end) for s in cover)) if cover else set()
+            if set(range(t.start, t.end)) <= covered:
+                caught[t.label] += 1
+            else:
+                misses.append(f"{t.label}: {text[t.start:t.end]!r} in {row['lang']}")
+        for s in spans:
+            predicted[s.label] += 1
+            hit = any(s.start < t.end and s.end > t.start for t in truth)
+            true_pos[s.label] += hit
+            if not hit:
+                false_pos.append(f"{s.label}: {text[s.start:s.end]!r}")
+    total_t, total_p = sum(truth_n.values()), sum(predicted.values())
+    return {
+        "file": str(path), "planted": total_t,
+        "recall": round(sum(caught.values()) / total_t, 4) if total_t else None,
+        "precision": round(sum(true_pos.values()) / total_p, 4) if total_p else None,
+        "by_type": {lab: {"planted": truth_n[lab], "recall": round(caught[lab] / truth_n[lab], 4)}
+                    for lab in sorted(truth_n)},
+        "misses": misses, "false_positives": false_pos,
     }

@@ -3,52 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_MODEL_DIR, ROOT
+from tests.conftest import BASE_MODEL_DIR
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def short_adapter(tmp_path_factory) -> Path:
-    from finetune.train import run
-
-    out = tmp_path_factory.mktemp("ft") / "adapter"
-    rc = run(
-        [
-            "--config",
-            str(ROOT / "finetune/recipes/support-v1.yaml"),
-            "--model_name_or_path",
-            str(BASE_MODEL_DIR),
-            "--train_file",
-            str(ROOT / "data/datasets/support/train.jsonl"),
-            "--max_train_samples",
-            "8",
-            "--per_device_train_batch_size",
-            "4",
-            "--gradient_accumulation_steps",
-            "1",
-            "--num_train_epochs",
-            "3",
-            "--logging_steps",
-            "1",
-            "--save_strategy",
-            "no",
-            "--learning_rate",
-            "0.002",
-            "--lora_r",
-            "8",
-            "--adapter_name",
-            "ft-smoke",
-            "--output_dir",
-            str(out),
-        ]
-    )
-    assert rc == 0
-    return out
 
 
 def test_loss_goes_down(short_adapter):
