@@ -3,6 +3,7 @@
     python -m serving check --config configs/gpu.yaml      # validate a config, print the LLMConfig
     python -m serving run   --config configs/cpu-dev.yaml  # Ray + Serve + vLLM on 127.0.0.1:$PORT
     python -m serving store --port 9000 --root data/store  # loopback S3-compatible adapter store
+    python -m serving status --runtime-file run.json       # Serve's replica counts
     python -m serving up    --config configs/cpu-dev.yaml --dev-store data/store \
                             --seed support-v1=data/adapters/support-v1     # what `make serve` runs
 
@@ -71,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import ray
     from ray import serve
 
+    from serving import control
     from serving.app import build_app
 
     cfg = _load(args)
@@ -82,20 +84,90 @@ def cmd_run(args: argparse.Namespace) -> int:
         configure_logging=True,
         logging_level=logging.INFO if args.verbose else logging.WARN,
     )
+    ctl = control.create()
     serve.start(http_options={"host": cfg.http.host, "port": cfg.http.port})
     serve.run(build_app(cfg), name="supportserve", route_prefix="/", blocking=False)
+    url = f"http://{cfg.http.host}:{cfg.http.port}"
+    if args.runtime_file:
+        Path(args.runtime_file).write_text(
+            json.dumps(
+                {
+                    "gcs_address": ray.get_runtime_context().gcs_address,
+                    "url": url,
+                    "pid": os.getpid(),
+                }
+            )
+        )
     print(
-        f"serving {cfg.model.id} on http://{cfg.http.host}:{cfg.http.port}/v1 "
-        f"(ready in {time.monotonic() - started:.0f}s)",
+        f"serving {cfg.model.id} on {url}/v1 (ready in {time.monotonic() - started:.0f}s)",
         flush=True,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
+    drained = drain(ctl, cfg.deployment.graceful_shutdown_timeout_s)
+    print(f"drain {'complete' if drained else 'timed out'}; shutting down", flush=True)
     serve.shutdown()
     ray.shutdown()
     return 0
+
+
+def drain(ctl: object, timeout_s: float) -> bool:
+    """Readiness off and new requests refused (the ingress watchers poll every 0.5 s), then wait
+    for in-flight requests to finish, up to `timeout_s`. True if nothing was left running."""
+    import ray
+
+    ray.get(ctl.start_drain.remote())  # type: ignore[attr-defined]
+    time.sleep(1.0)  # two watcher rounds: every replica has seen the flag and reported
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ray.get(ctl.total_in_flight.remote()) == 0:  # type: ignore[attr-defined]
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Serve's own view of the running application: deployment states and replica counts."""
+    import ray
+    from ray import serve
+
+    address = args.address or json.loads(Path(args.runtime_file).read_text())["gcs_address"]
+    ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+    try:
+        apps = serve.status().applications
+        out = {
+            name: {
+                "status": str(app.status),
+                "deployments": {
+                    dep: {
+                        "status": str(d.status),
+                        "replicas": {str(k): v for k, v in d.replica_states.items()},
+                    }
+                    for dep, d in app.deployments.items()
+                },
+            }
+            for name, app in apps.items()
+        }
+    finally:
+        ray.shutdown()
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _require_gate(folder: Path) -> None:
+    """Only adapters whose card says the eval gate passed may be seeded into the store."""
+    card = folder / "card.json"
+    try:
+        passed = json.loads(card.read_text())["gate"]["passed"] is True
+    except (OSError, ValueError, KeyError, TypeError):
+        passed = False
+    if not passed:
+        raise SystemExit(
+            f"{folder} has no passing card.json; run `make adapters` (or "
+            "`python -m finetune gate --adapter ...`) first"
+        )
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -128,6 +200,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         for seed in args.seed:
             name, _, folder = seed.partition("=")
             if not store.exists(name):
+                _require_gate(Path(folder))
                 store.upload_adapter(Path(folder), name)
                 print(f"published {name} from {folder}", flush=True)
         return cmd_run(args)
@@ -150,6 +223,12 @@ def make_parser() -> argparse.ArgumentParser:
     check.add_argument("--llm-config", action="store_true", help="print Ray's LLMConfig instead")
     check.set_defaults(func=cmd_check)
 
+    status = sub.add_parser("status", help="Serve's status: deployments and replica counts")
+    where = status.add_mutually_exclusive_group(required=True)
+    where.add_argument("--address", help="the Ray GCS address (host:port)")
+    where.add_argument("--runtime-file", help="the file `run --runtime-file` wrote")
+    status.set_defaults(func=cmd_status)
+
     store = sub.add_parser("store", help="run the loopback S3-compatible dev adapter store")
     store.add_argument("--port", type=int, default=9000)
     store.add_argument("--root", default="data/store", help="folder the buckets persist to")
@@ -170,6 +249,11 @@ def make_parser() -> argparse.ArgumentParser:
             help="logical CPUs for the local Ray instance",
         )
         p.add_argument("--verbose", action="store_true", help="forward Ray worker logs")
+        p.add_argument(
+            "--runtime-file",
+            default=None,
+            help="write {gcs_address, url, pid} here once serving (for tools/tests)",
+        )
         p.set_defaults(func=func)
         if name == "up":
             p.add_argument(

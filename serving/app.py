@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from serving.auth import ApiKeyMiddleware
 from serving.config import ServingConfig
 from serving.errors import install_error_handlers
+from serving.limits import BodyLimitMiddleware
 
 ROUTES: dict[str, Callable[[FastAPI], Callable[..., Any]]] = {
     "list_models": lambda app: app.get("/v1/models"),
@@ -30,13 +32,24 @@ ROUTES: dict[str, Callable[[FastAPI], Callable[..., Any]]] = {
     "completions": lambda app: app.post("/v1/completions"),
     "health": lambda app: app.get("/health"),
     "ready": lambda app: app.get("/ready"),
+    "metrics_endpoint": lambda app: app.get("/metrics"),
+    "engine_stats": lambda app: app.get("/admin/engine"),
 }
 
 
 def create_fastapi_app(cfg: ServingConfig) -> FastAPI:
+    """Middleware runs outside-in: body limit, then keys, then (only if configured) CORS."""
     app = FastAPI(title="supportserve", docs_url=None, redoc_url=None)
     install_error_handlers(app)
+    if cfg.cors.allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cfg.cors.allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Session-ID"],
+        )
     app.add_middleware(ApiKeyMiddleware, env_var=cfg.auth.api_keys_env)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.limits.max_body_bytes)
     return app
 
 
@@ -47,11 +60,12 @@ def build_app(args: dict[str, Any] | ServingConfig, base_dir: Path | None = None
     from ray.llm._internal.serve.core.ingress.ingress import make_fastapi_ingress
     from ray.serve.llm import LLMConfig, build_llm_deployment
 
+    from serving.engine import SupportLLMServer
     from serving.ingress import SupportIngress
 
     cfg = args if isinstance(args, ServingConfig) else ServingConfig.model_validate(args)
     llm_config = LLMConfig.model_validate(cfg.to_llm_config(base_dir or Path.cwd()))
-    engine = build_llm_deployment(llm_config)
+    engine = build_llm_deployment(llm_config, deployment_cls=SupportLLMServer)
     ingress_cls = make_fastapi_ingress(
         SupportIngress, endpoint_map=ROUTES, app=create_fastapi_app(cfg)
     )

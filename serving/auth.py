@@ -1,4 +1,4 @@
-"""API-key authentication for every `/v1` route (pure ASGI middleware).
+"""API-key authentication for every `/v1` and `/admin` route (pure ASGI middleware).
 
 Design: keys come from one env var (comma-separated, `API_KEYS` by default), read when the
 replica starts, so they never travel through the Serve config, the Ray dashboard or the chart's
@@ -23,7 +23,7 @@ from serving.errors import error_body
 
 log = logging.getLogger(__name__)
 
-PROTECTED_PREFIX = "/v1"
+PROTECTED_PREFIXES = ("/v1", "/admin")
 
 
 def key_id(key: str) -> str:
@@ -70,7 +70,7 @@ class ApiKeyMiddleware:
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIXES):
             await self.app(scope, receive, send)
             return
         if self.ring.enabled:

@@ -58,7 +58,9 @@ class ModelSpec(_Strict):
 
 
 class StoreConfig(_Strict):
-    uri: str = Field(description="Adapter store prefix: s3://bucket/prefix or gs://bucket/prefix.")
+    uri: str = Field(
+        description="Adapter store prefix, s3://bucket/prefix (S3, MinIO, GCS interop)."
+    )
     endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, dev store).")
     region: str = "us-east-1"
     catalog_ttl_s: float = Field(10.0, ge=0, description="How long an adapter listing is reused.")
@@ -66,8 +68,11 @@ class StoreConfig(_Strict):
     @field_validator("uri")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        if not re.match(r"^(s3|gs)://[a-z0-9][a-z0-9.-]{1,62}(/[A-Za-z0-9._/-]*)?$", value):
-            raise ValueError("store.uri must look like s3://bucket/prefix or gs://bucket/prefix")
+        if not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,62}(/[A-Za-z0-9._/-]*)?$", value):
+            raise ValueError(
+                "store.uri must look like s3://bucket/prefix (for GCS use its S3 "
+                "interoperability endpoint: endpoint_url=https://storage.googleapis.com)"
+            )
         return value.rstrip("/")
 
     @property
@@ -123,6 +128,15 @@ class DeploymentSpec(_Strict):
     stream_batching_interval_ms: float = Field(
         0, ge=0, description="Ray Serve LLM batches stream chunks (default 50 ms); 0 sends each."
     )
+    graceful_shutdown_timeout_s: float = Field(
+        30, ge=0, description="How long in-flight requests may run on drain or scale-down."
+    )
+    health_check_period_s: float = Field(5, gt=0, description="Engine health-check interval.")
+    health_check_timeout_s: float = Field(10, gt=0, description="A check slower than this fails.")
+    ingress_replicas: PositiveInt = Field(1, description="HTTP ingress replicas (cheap, CPU only).")
+    first_response_timeout_s: float = Field(
+        120, gt=0, description="No first token (or error) by then: 503, and the request is aborted."
+    )
 
     @model_validator(mode="after")
     def _gpu_count(self) -> DeploymentSpec:
@@ -137,6 +151,36 @@ class AuthConfig(_Strict):
     api_keys_env: str = Field("API_KEYS", description="Env var with comma-separated keys.")
 
 
+class KeyLimits(_Strict):
+    requests_per_minute: PositiveInt | None = None
+    tokens_per_minute: PositiveInt | None = None
+
+
+class LimitsConfig(_Strict):
+    requests_per_minute: PositiveInt | None = Field(None, description="Per API key; None = off.")
+    tokens_per_minute: PositiveInt | None = Field(
+        None, description="Per API key, prompt + completion tokens; None = off."
+    )
+    per_key: dict[str, KeyLimits] = Field(
+        default_factory=dict,
+        description="Overrides by key id (the 12-hex id in request logs; never the key itself).",
+    )
+    max_body_bytes: PositiveInt = Field(1_048_576, description="Larger bodies get 413.")
+    max_n: PositiveInt = Field(8, description="Most choices (`n`) one request may ask for.")
+    default_max_tokens: PositiveInt = Field(
+        256, description="Completion budget assumed at admission when a request sets none."
+    )
+
+
+class LoggingConfig(_Strict):
+    requests: bool = Field(True, description="One structured JSON line per request.")
+    log_prompts: bool = Field(False, description="Include prompt text (off: PII).")
+
+
+class CorsConfig(_Strict):
+    allow_origins: list[str] = Field(default_factory=list, description="Empty = CORS off.")
+
+
 class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -148,7 +192,21 @@ class ServingConfig(_Strict):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     deployment: DeploymentSpec = Field(default_factory=DeploymentSpec)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    cors: CorsConfig = Field(default_factory=CorsConfig)
+    aliases: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="alias -> {adapter or 'base': weight}; the store's _aliases.json wins.",
+    )
     http: HttpConfig = Field(default_factory=HttpConfig)
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        from serving.routing import validate_table
+
+        return validate_table(value)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ServingConfig:
@@ -192,6 +250,9 @@ class ServingConfig(_Strict):
             "deployment_config": {
                 "autoscaling_config": dep.autoscaling.to_serve(),
                 "max_ongoing_requests": dep.max_ongoing_requests,
+                "graceful_shutdown_timeout_s": dep.graceful_shutdown_timeout_s,
+                "health_check_period_s": dep.health_check_period_s,
+                "health_check_timeout_s": dep.health_check_timeout_s,
             },
             "experimental_configs": {
                 "stream_batching_interval_ms": dep.stream_batching_interval_ms

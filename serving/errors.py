@@ -177,16 +177,28 @@ async def _on_openai_exception(request: Request, exc: Exception) -> JSONResponse
     return error_response(status, str(getattr(exc, "message", "")) or "Request failed.")
 
 
+async def _on_client_error(request: Request, exc: Exception) -> JSONResponse:
+    """vLLM's request validation (`VLLMClientError`) and bare pydantic errors: the client's fault.
+    Their messages name the parameter and carry no internals."""
+    message = str(exc).split("\n")[0][:500] or "Invalid request."
+    param = getattr(exc, "parameter", None)
+    return error_response(400, message, param=param if isinstance(param, str) else None)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on request %s", _request_id(request))
     return error_response(500, f"Internal server error (request {_request_id(request)}).")
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    from pydantic import ValidationError as PydanticValidationError
     from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
+    from vllm.exceptions import VLLMClientError
 
     app.add_exception_handler(ServingError, _on_serving_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(OpenAIHTTPException, _on_openai_exception)
+    app.add_exception_handler(VLLMClientError, _on_client_error)
+    app.add_exception_handler(PydanticValidationError, _on_client_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -19,7 +19,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +154,21 @@ class AdapterStore:
             uploaded.append(key)
         return uploaded
 
+    def download_adapter(self, name: str, dest: Path) -> Path:
+        if not valid_adapter_name(name):
+            raise ValueError(f"invalid adapter name {name!r}")
+        prefix = self._key(name) + "/"
+        page = self._call("list_objects_v2", Bucket=self.cfg.bucket, Prefix=prefix) or {}
+        for obj in page.get("Contents", []):
+            target = dest / obj["Key"][len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._call(
+                "download_file", Bucket=self.cfg.bucket, Key=obj["Key"], Filename=str(target)
+            )
+        if not (dest / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"adapter {name!r} is not in the store")
+        return dest
+
     def exists(self, name: str) -> bool:
         head = self._call(
             "head_object", Bucket=self.cfg.bucket, Key=self._key(name, "adapter_config.json")
@@ -163,16 +177,29 @@ class AdapterStore:
 
 
 class AdapterCatalog:
-    """A TTL cache over `list_adapters` (per ingress replica); a miss refreshes at most once
-    per `min_refresh_s`, so a flood of unknown names cannot hammer the store."""
+    """A TTL cache over `list_adapters` (per ingress replica).
+
+    A miss refreshes at most once per `min_refresh_s`, so a flood of unknown names cannot hammer
+    the store. When the store is down, names from the last good listing still resolve (those
+    adapters may be loaded on a replica and keep serving); anything else raises
+    `StoreUnavailable`."""
 
     def __init__(self, store: AdapterStore, ttl_s: float, min_refresh_s: float = 1.0) -> None:
         self._store, self._ttl, self._min_refresh = store, ttl_s, min_refresh_s
         self._items: dict[str, AdapterInfo] = {}
         self._fetched = 0.0
+        self.stale = False
 
-    def _refresh(self) -> None:
-        self._items = {a.name: a for a in self._store.list_adapters()}
+    def _refresh(self, name: str | None = None) -> None:
+        try:
+            self._items = {a.name: a for a in self._store.list_adapters()}
+            self.stale = False
+        except StoreUnavailable:
+            self._fetched = time.monotonic()  # back off for one TTL, keep the last listing
+            self.stale = True
+            if name is None or name not in self._items:
+                raise
+            return
         self._fetched = time.monotonic()
 
     def all(self) -> list[AdapterInfo]:
@@ -183,14 +210,10 @@ class AdapterCatalog:
     def get(self, name: str) -> AdapterInfo | None:
         age = time.monotonic() - self._fetched
         if age > self._ttl or (name not in self._items and age > self._min_refresh):
-            self._refresh()
+            self._refresh(name)
+        elif self.stale and name not in self._items:
+            raise StoreUnavailable("adapter store unavailable (last listing failed)")
         return self._items.get(name)
 
-
-def card_created(card: dict[str, Any] | None, fallback: int) -> int:
-    try:
-        return (
-            int(datetime.fromisoformat(str(card["created_at"])).timestamp()) if card else fallback
-        )
-    except (KeyError, ValueError):
-        return fallback
+    def known(self, name: str) -> bool:
+        return name in self._items
