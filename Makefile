@@ -14,10 +14,14 @@ export RAY_USAGE_STATS_ENABLED := 0
 
 BASE_MODEL := $(DATA)/models/SmolLM2-135M-Instruct/manifest.json
 DATASET    := $(DATA)/datasets/support/train.jsonl
-ADAPTER    := $(DATA)/adapters/support-v1/adapter_config.json
+TRIAGE_SET := $(DATA)/datasets/triage/train.jsonl
+REPLY      := $(DATA)/adapters/support-v1
+TRIAGE     := $(DATA)/adapters/support-triage-v1
+# An adapter is ready when the eval gate has written its card (finetune/publish.py).
+ADAPTERS   := $(REPLY)/card.json $(TRIAGE)/card.json
 STAMP      := $(VENV)/.installed
 
-.PHONY: setup base-model dataset adapters serve test test-fast test-all lint format clean help
+.PHONY: setup base-model dataset adapters serve test test-fast test-slow test-all reliability bench lint format clean help
 
 help:
 	@echo "make serve   - set up, build the model and adapter, serve on 127.0.0.1:$$PORT (default 8000)"
@@ -49,28 +53,57 @@ base-model: $(STAMP)
 $(DATASET): $(STAMP) $(wildcard finetune/data/*.py finetune/data/phrases/*.yaml)
 	$(PY) -m finetune data --synthetic 800 --seed 0 --out $(DATA)/datasets/support
 
-dataset: $(DATASET)
+$(TRIAGE_SET): $(DATASET) finetune/triage.py
+	$(PY) -m finetune triage-data --from $(DATA)/datasets/support --out $(DATA)/datasets/triage
 
-# The data set is rewritten only when its content changes, so reformatting the generator does not
-# retrain the adapter. After changing finetune/train.py, delete data/adapters/support-v1 first.
-$(ADAPTER): $(BASE_MODEL) $(DATASET) finetune/recipes/support-v1.yaml
-	$(PY) -m finetune train --config finetune/recipes/support-v1.yaml
+dataset: $(DATASET) $(TRIAGE_SET)
 
-adapters: $(ADAPTER)
+# Data sets are rewritten only when their content changes, so reformatting the generator does
+# not retrain. After changing finetune/train.py, delete data/adapters/* to retrain.
+$(REPLY)/adapter_config.json: $(BASE_MODEL) $(DATASET) finetune/recipes/support-v1.yaml
+	$(PY) -m finetune train --config finetune/recipes/support-v1.yaml $(call TRAIN_PATHS,support,$(REPLY))
+
+$(TRIAGE)/adapter_config.json: $(BASE_MODEL) $(TRIAGE_SET) finetune/recipes/support-triage-v1.yaml
+	$(PY) -m finetune train --config finetune/recipes/support-triage-v1.yaml $(call TRAIN_PATHS,triage,$(TRIAGE))
+
+%/card.json: %/adapter_config.json
+	$(PY) -m finetune gate --adapter $* --eval-data $(DATA)/datasets/$(if $(findstring triage,$*),triage,support)/val.jsonl
+
+adapters: $(ADAPTERS)
+
+TRAIN_PATHS = --model_name_or_path $(dir $(BASE_MODEL)) --train_file $(DATA)/datasets/$(1)/train.jsonl --output_dir $(2)
 
 # --- the two commands --------------------------------------------------------------------
-serve: $(ADAPTER)
-	$(PY) -m serving up --config configs/cpu-dev.yaml --port $(PORT) \
-	    --dev-store $(DATA)/store --seed support-v1=$(DATA)/adapters/support-v1
+serve: $(ADAPTERS)
+	$(PY) -m serving up --config configs/cpu-dev.yaml --port $(PORT) --dev-store $(DATA)/store \
+	    --seed support-v1=$(REPLY) --seed support-triage-v1=$(TRIAGE)
 
-test: $(ADAPTER)
+test: $(ADAPTERS)
 	$(PY) -m pytest -m "not slow"
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not integration"
 
-test-all: $(ADAPTER)
+test-all: $(ADAPTERS)
 	$(PY) -m pytest
+
+test-slow: $(ADAPTERS)
+	$(PY) -m pytest -m slow -p no:randomly
+
+# The reliability suite (fuzz >= 500, faults, drain, autoscaling, a bounded soak), then the
+# scorecard. SOAK_SECONDS=600 by default; the whole run is bounded (about 25 minutes here).
+reliability: $(ADAPTERS)
+	rm -rf benchmarks/results/reliability
+	$(PY) -m pytest -m slow tests/integration/test_serving.py tests/integration/test_fuzz.py \
+	    tests/integration/test_resilience.py tests/integration/test_soak.py \
+	    tests/integration/test_serving.py::test_dropped_stream_aborts_the_engine_request \
+	    tests/integration/test_serving.py::test_dropped_non_streaming_request_aborts_too || true
+	$(PY) -m benchmarks.scorecard --out docs/reliability.md
+
+# Benchmarks: all targets, interleaved rounds, report with plots into docs/benchmarks/.
+bench: $(ADAPTERS)
+	$(PY) -m benchmarks sweep --out benchmarks/results/latest
+	$(PY) -m benchmarks report benchmarks/results/latest --out docs/benchmarks
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
