@@ -93,6 +93,26 @@ def _soak(rec: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+SECURITY = (
+    "Each row is written by a test only after its assertions pass: `/v1` and `/admin` routes "
+    "answer 401 without a valid key (missing, wrong, wrong scheme), the structured request log "
+    "holds neither keys nor prompts, CORS headers are absent by default, a body over the limit "
+    "is a 413, and the Dockerfile and every rendered chart container run as a numeric non-root "
+    "user. Keys are compared with `hmac.compare_digest` over SHA-256 digests (serving/auth.py). "
+    "The threat model is in docs/security.md."
+)
+
+
+def _security(recs: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [
+        f"| {n.removeprefix('security_')} | "
+        f"{', '.join(f'{k}={v}' for k, v in r.items() if k not in ('name', 'at'))} |"
+        for n, r in recs.items()
+        if n.startswith("security_")
+    ]
+    return [SECURITY, "", "| check | measured |", "|---|---|", *rows] if rows else ["Not run."]
+
+
 def _redaction(labelled: list[Path]) -> list[str]:
     from finetune.data.redact_eval import evaluate, evaluate_labelled
 
@@ -132,8 +152,12 @@ def render(results: Path, labelled: list[Path]) -> str:
         *[
             f"| {n} | {', '.join(f'{k}={v}' for k, v in r.items() if k not in ('name', 'at'))} |"
             for n, r in recs.items()
-            if n not in TARGETS
+            if n not in TARGETS and not n.startswith("security_")
         ],
+        "",
+        "## Security",
+        "",
+        *_security(recs),
         "",
         "## Soak",
         "",

@@ -1,8 +1,8 @@
 """The sweep: every target, every applicable (scenario, load), interleaved in rounds.
 
     python -m benchmarks sweep --targets ours,vllm,vllm-lora,ray,naive \\
-        --scenarios base,adapter,mix4,ab --concurrency 1,4,16 --duration 30 --warmup 5 \\
-        --rounds 2 --out benchmarks/results/<timestamp>
+        --scenarios base,adapter,mix4,ab --concurrency 1,16 --duration 20 --warmup 5 \\
+        --rounds 2 --max-minutes 40 --out benchmarks/results/<timestamp>
 
 Design:
 - Interleaving. Round 1 runs the targets in the given order, round 2 in reverse, round 3 in the
@@ -370,19 +370,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"comma list from {','.join(T.SCENARIOS)} (default: all)",
     )
     p.add_argument(
-        "--concurrency", type=lambda s: csv_list(s, int), default=[1, 4, 16], help="comma list"
+        "--concurrency", type=lambda s: csv_list(s, int), default=[1, 16], help="comma list"
     )
     p.add_argument(
         "--rates", type=lambda s: csv_list(s, float), default=[], help="Poisson req/s (total)"
     )
     p.add_argument("--rate-users", type=int, default=16, help="Locust users for --rates cells")
-    p.add_argument("--duration", type=int, default=30, help="measured seconds per cell")
+    p.add_argument("--duration", type=int, default=20, help="measured seconds per cell")
     p.add_argument("--warmup", type=int, default=5, help="unmeasured seconds before that")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--stop-timeout", type=int, default=120, help="s for in-flight requests")
     p.add_argument("--cooldown", type=float, default=2.0, help="pause between cells (s)")
     p.add_argument("--start-timeout", type=float, default=600.0, help="per target start (s)")
-    p.add_argument("--max-minutes", type=float, default=120.0, help="budget for the sweep")
+    p.add_argument("--max-minutes", type=float, default=40.0, help="budget for the sweep")
     p.add_argument("--output", choices=("fixed", "natural"), default="fixed")
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--prompts", type=Path, default=DEFAULT_PROMPTS)

@@ -83,6 +83,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_to_driver=args.verbose,
         configure_logging=True,
         logging_level=logging.INFO if args.verbose else logging.WARN,
+        # Each request is a few actor tasks whose events the GCS keeps (100k by default): a
+        # slow, bounded memory climb under load that serving has no use for. Keep 1000.
+        _system_config={"task_events_max_num_task_in_gcs": 1000},
     )
     ctl = control.create()
     serve.start(http_options={"host": cfg.http.host, "port": cfg.http.port})
@@ -93,6 +96,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "gcs_address": ray.get_runtime_context().gcs_address,
+                    # ray.init turns token auth on for the cluster it starts by setting this in
+                    # our environment only; a second driver (`status`) must set it too.
+                    "ray_auth_mode": os.environ.get("RAY_AUTH_MODE", "disabled"),
                     "url": url,
                     "pid": os.getpid(),
                 }
@@ -130,10 +136,13 @@ def drain(ctl: object, timeout_s: float) -> bool:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Serve's own view of the running application: deployment states and replica counts."""
+    runtime = json.loads(Path(args.runtime_file).read_text()) if args.runtime_file else {}
+    address = args.address or runtime["gcs_address"]
+    if "ray_auth_mode" in runtime:  # read when ray is imported; the token is ~/.ray/auth_token
+        os.environ.setdefault("RAY_AUTH_MODE", runtime["ray_auth_mode"])
     import ray
     from ray import serve
 
-    address = args.address or json.loads(Path(args.runtime_file).read_text())["gcs_address"]
     ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     try:
         apps = serve.status().applications

@@ -34,6 +34,7 @@ ROUTES: dict[str, Callable[[FastAPI], Callable[..., Any]]] = {
     "ready": lambda app: app.get("/ready"),
     "metrics_endpoint": lambda app: app.get("/metrics"),
     "engine_stats": lambda app: app.get("/admin/engine"),
+    "serve_status": lambda app: app.get("/admin/status"),
 }
 
 

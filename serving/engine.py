@@ -4,6 +4,8 @@ Ray keeps a per-replica LRU of adapters (`serve.multiplexed`). When that LRU evi
 `__del__` on the loaded object. Ray's object is a plain config, so the adapter stays registered in
 vLLM and in the engine's LoRA cache. We return a handle whose `__del__` unregisters the adapter
 from vLLM's OpenAI layer and removes it from the engine, and we count loads and evictions.
+Registering an adapter with vLLM is serialised per adapter: Ray's check-then-load lets two
+concurrent first requests both try, and the loser gets a 500 (seen in our soak).
 
 `engine_stats()` is what `/metrics` and the cancellation checks read: the scheduler's running,
 waiting and KV-cache figures, taken from a stat logger we attach to vLLM's logger manager. The
@@ -66,6 +68,7 @@ class SupportLLMServer(LLMServer):
     async def start(self) -> None:
         self.adapter_loads = self.adapter_evictions = 0
         self.live = _LiveStats()
+        self.resolve_locks: dict[str, asyncio.Lock] = {}
         await super().start()
         manager = getattr(self._client(), "logger_manager", None)
         if manager is not None and hasattr(manager, "stat_loggers"):
@@ -102,7 +105,10 @@ class SupportLLMServer(LLMServer):
             if self.engine is None:
                 raise RuntimeError("engine not started")
             loaded = await self._load_model(model_id)
-            await self.engine.resolve_lora(loaded.disk)
+            # Ray's resolve_lora checks "already loaded" and then awaits the load: two first
+            # requests for one adapter both pass the check and the second fails. Serialise it.
+            async with self.resolve_locks.setdefault(model_id, asyncio.Lock()):
+                await self.engine.resolve_lora(loaded.disk)
 
     async def _unload(self, disk: Any) -> None:
         self.adapter_evictions += 1

@@ -23,11 +23,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from ray import serve
-from ray.llm._internal.serve.core.configs.openai_api_models import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    OpenAIHTTPException,
-)
+from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
 from ray.llm._internal.serve.core.ingress.ingress import OpenAiIngress
 from starlette.responses import JSONResponse, Response
 from vllm.entrypoints.generate.base.protocol import StreamOptions
@@ -44,6 +40,7 @@ from serving.errors import (
 from serving.limits import RateLimiter, estimate_tokens
 from serving.metrics import UNRESOLVED, Metrics
 from serving.observe import Observer, RequestRecord
+from serving.protocol import ChatRequest, CompletionsRequest
 from serving.routing import Route, route_alias, validate_table
 from serving.store import AdapterCatalog, AdapterStore, StoreUnavailable, valid_adapter_name
 
@@ -52,10 +49,8 @@ log = logging.getLogger("serving.ingress")
 WATCH_INTERVAL_S = 0.5
 STATS_INTERVAL_S = 2.0
 STATS_TIMEOUT_S = 3.0
-ENGINE_DOWN_AFTER = 2
-CHAT_ROLES = frozenset(
-    {"system", "developer", "user", "assistant", "tool"}
-)  # consecutive failed polls (with nothing in flight) before fast 503s
+ENGINE_DOWN_AFTER = 2  # consecutive failed polls (with nothing in flight) before fast 503s
+CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 
 def _translate(exc: BaseException, model: str | None) -> ServingError | OpenAIHTTPException:
@@ -253,6 +248,7 @@ class SupportIngress(OpenAiIngress):
             if translated is None or translated is exc:
                 raise
             raise translated from None
+        self.engine_failures = 0  # an engine answered
         return self.observer.observe(rec, response)  # streams stay counted until they end
 
     def _check_open(self, body: Any) -> None:
@@ -309,10 +305,13 @@ class SupportIngress(OpenAiIngress):
         return rec
 
     # -- routes (bound to paths in serving/app.py) ---------------------------------------------
-    async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
+    # FastAPI validates against the annotation: ours are the hardened subclasses (protocol.py).
+    async def chat(self, body: ChatRequest, request: Request) -> Response:  # type: ignore[override]
         return await self._process_llm_request(body, "chat", request)
 
-    async def completions(self, body: CompletionRequest, request: Request) -> Response:
+    async def completions(  # type: ignore[override]
+        self, body: CompletionsRequest, request: Request
+    ) -> Response:
         return await self._process_llm_request(body, "completions", request)
 
     def _entry(self, model_id: str, created: int, parent: str | None) -> dict[str, Any]:
@@ -362,6 +361,7 @@ class SupportIngress(OpenAiIngress):
         except Exception as exc:
             log.info("not ready: %s", type(exc).__name__)
             raise ServiceUnavailable("The engine is not ready.") from None
+        self.engine_failures = 0  # healthy now: stop fast-failing before the next poll says so
         return JSONResponse({"status": "ready", "model": self.base_id})
 
     async def metrics_endpoint(self) -> Response:
@@ -373,3 +373,23 @@ class SupportIngress(OpenAiIngress):
         """Admin view of one engine replica's live state (behind the API key)."""
         handle = self._default_serve_handles[self.base_id]
         return JSONResponse(await asyncio.wait_for(handle.engine_stats.remote(), STATS_TIMEOUT_S))
+
+    async def serve_status(self) -> JSONResponse:
+        """Serve's own status API (`serve.status()`), asked from inside the cluster: application
+        and deployment states and replica counts by state (behind the API key)."""
+        apps = (await asyncio.to_thread(serve.status)).applications
+        return JSONResponse(
+            {
+                name: {
+                    "status": str(app.status),
+                    "deployments": {
+                        dep: {
+                            "status": str(d.status),
+                            "replicas": {str(k): v for k, v in d.replica_states.items()},
+                        }
+                        for dep, d in app.deployments.items()
+                    },
+                }
+                for name, app in apps.items()
+            }
+        )

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MODELS = ["base", "base:support-v1", "base:support-triage-v1", "support", "ab-test"]
 ROLES = {
     "ServeReplica:supportserve:OpenAiIngress": "ingress",
-    "ServeReplica:supportserve:LLMServer": "engine replica",
+    "ServeReplica:supportserve:SupportLLMServer": "engine replica",
     "EngineCore": "vLLM EngineCore",
     "ProxyActor": "Serve proxy",
     "ServeController": "Serve controller",

@@ -247,7 +247,7 @@ def _assert_locked_down(sc: Doc, where: str) -> None:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_every_container_runs_locked_down(scenarios: dict, scenario: str) -> None:
+def test_every_container_runs_locked_down(scenarios: dict, scenario: str, scorecard) -> None:
     rendered = scenarios[scenario]
     specs = list(pod_specs(rendered["docs"]))
     assert {role for role, _ in specs} >= {"head", "worker", "pod"}
@@ -262,6 +262,8 @@ def test_every_container_runs_locked_down(scenarios: dict, scenario: str) -> Non
     cluster = one(rendered["docs"], "RayService")["spec"]["rayClusterConfig"]
     if "autoscalerOptions" in cluster:
         _assert_locked_down(cluster["autoscalerOptions"]["securityContext"], "autoscaler")
+    n = sum(len(containers(spec)) for _, spec in specs)
+    scorecard(f"security_chart_{scenario}", non_root_locked_down_containers=n)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

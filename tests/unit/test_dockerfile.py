@@ -97,12 +97,13 @@ def test_base_image_is_pinned_and_matches_our_ray() -> None:
     assert f'org.opencontainers.image.base.name="docker.io/{image}"' in labels
 
 
-def test_runs_as_a_numeric_non_root_user() -> None:
+def test_runs_as_a_numeric_non_root_user(scorecard) -> None:
     users = args_of("USER")
     assert users, "no USER instruction"
     uid = users[-1].split(":")[0]
     assert uid.isdigit() and int(uid) != 0, f"last USER is {users[-1]!r}"
     assert args_of("WORKDIR") == ["/app"]
+    scorecard("security_dockerfile_user", uid=int(uid))
 
 
 def test_healthcheck_probes_serve_health() -> None:

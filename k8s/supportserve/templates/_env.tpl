@@ -41,6 +41,8 @@ Secrets only ever arrive through valueFrom.secretKeyRef.
   value: {{ printf "%s/triton" $cache | quote }}
 - name: RAY_USAGE_STATS_ENABLED
   value: "0"
+- name: RAY_task_events_max_num_task_in_gcs  # every request is an actor task; bound the history
+  value: "1000"
 - name: VLLM_NO_USAGE_STATS
   value: "1"
 - name: DO_NOT_TRACK
