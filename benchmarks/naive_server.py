@@ -12,8 +12,6 @@ can carry more than one token: TPOT (from `usage`) is exact, its inter-chunk lat
 per token. A client that disconnects stops its generation at the next token.
 """
 
-from __future__ import annotations
-
 import argparse
 import asyncio
 import json
