@@ -9,7 +9,7 @@ load a run's cells, compute one row per (target, scenario, load, round) and one 
 ratios between targets, the issue's fixed targets (pass/miss), round-to-round spread as the
 noise estimate, and batch-1 decode against the memory-bandwidth ceiling. The Markdown carries
 its own method section, machine, versions and exact command, so the numbers travel with how
-they were made. Sections: loading and rows; comparisons; plots; rendering.
+they were made. Sections: loading and rows; comparisons; rendering (the plots are in plots.py).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def pooled_index(rows: list[dict[str, Any]]) -> Pooled:
     return {(r["target"], r["scenario"], r["load"]): r for r in rows if r["round"] == "all"}
 
 
-def _get(p: Pooled, target: str, scenario: str, c: int, field: str) -> float | None:
+def pooled_value(p: Pooled, target: str, scenario: str, c: int, field: str) -> float | None:
     return (p.get((target, scenario, f"c{c}")) or {}).get(field)
 
 
@@ -110,12 +110,14 @@ def ratios(p: Pooled) -> list[dict[str, Any]]:
     cs, out = concurrencies(p), []
     for c in cs:
         for a, sa, b, sb in RATIOS:
-            v = _ratio(_get(p, a, sa, c, "output_tok_s"), _get(p, b, sb, c, "output_tok_s"))
+            v = _ratio(
+                pooled_value(p, a, sa, c, "output_tok_s"), pooled_value(p, b, sb, c, "output_tok_s")
+            )
             name = f"{a} / {b} ({sa})" if sa == sb else f"{a}: {sa} / {sb}"
             out.append((f"output tok/s {name}", c, v, "x"))
     for b in ("vllm", "vllm-lora", "ray"):
         for c in cs[:1]:
-            v = _diff(*(_get(p, t, "base", c, "ttft_ms_p50") for t in ("ours", b)))
+            v = _diff(*(pooled_value(p, t, "base", c, "ttft_ms_p50") for t in ("ours", b)))
             out.append((f"TTFT p50 ours - {b} (base)", c, v, "ms"))
     fields = ("comparison", "c", "value", "unit")
     return [dict(zip(fields, r, strict=True)) for r in out if r[2] is not None]
@@ -123,7 +125,7 @@ def ratios(p: Pooled) -> list[dict[str, Any]]:
 
 def decode_speed(p: Pooled, target: str) -> float | None:
     """Batch-1 decode tokens/s: 1 / TPOT p50 at concurrency 1, base model."""
-    tpot = _get(p, target, "base", 1, "tpot_ms_p50")
+    tpot = pooled_value(p, target, "base", 1, "tpot_ms_p50")
     return 1000.0 / tpot if tpot else None
 
 
@@ -140,9 +142,9 @@ def evaluate(p: Pooled, ceiling: float | None) -> list[dict[str, Any]]:
     hi, lo = (16 if 16 in cs else cs[-1]), (1 if 1 in cs else cs[0])
 
     def tok(t: str, s: str = "base") -> float | None:
-        return _get(p, t, s, hi, "output_tok_s")
+        return pooled_value(p, t, s, hi, "output_tok_s")
 
-    ttft = _diff(*(_get(p, t, "base", lo, "ttft_ms_p50") for t in ("ours", "vllm")))
+    ttft = _diff(*(pooled_value(p, t, "base", lo, "ttft_ms_p50") for t in ("ours", "vllm")))
     decode = _ratio(decode_speed(p, "ours"), ceiling)
     mix = _ratio(tok("ours", "mix4"), tok("ours"))
     checks = [
@@ -160,69 +162,6 @@ def evaluate(p: Pooled, ceiling: float | None) -> list[dict[str, Any]]:
         row = {"check": name, "c": c, "value": value, "op": op, "target": goal}
         out.append(row | {"status": status, "note": note})
     return out
-
-
-# ---------------------------------------------------------------- plots
-
-
-def plots(p: Pooled, out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    targets = sorted({t for t, _, _ in p})
-    cs = concurrencies(p)
-    made = []
-
-    def series(t: str, s: str, field: str) -> tuple[list[int], list[float]]:
-        pts = [(c, v) for c in cs if (v := _get(p, t, s, c, field)) is not None]
-        return [c for c, _ in pts], [v for _, v in pts]
-
-    def save(fig: Any, name: str) -> None:
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        made.append(name)
-
-    def suffix(field: str) -> str:
-        return field.rsplit("_", 1)[1] if "_ms_p" in field else ""
-
-    def lines(ax: Any, pairs: list[tuple[str, str, str, str]], ylabel: str) -> None:
-        for t, s, field, style in pairs:
-            xs, ys = series(t, s, field)
-            if xs:
-                color = f"C{targets.index(t) % 10}"  # one colour per target, style per series
-                ax.plot(xs, ys, style, color=color, marker="o", label=f"{t} {s} {suffix(field)}")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(cs, [str(c) for c in cs])
-        ax.set(xlabel="concurrency", ylabel=ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    lines(ax, [(t, "base", "output_tok_s", "-") for t in targets], "output tokens/s")
-    ax.set_title("Throughput, base model")
-    save(fig, "throughput_vs_concurrency.png")
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric in zip(axes, ("ttft", "tpot"), strict=True):
-        styles = ((50, "-"), (90, ":"), (99, "--"))
-        pairs = [(t, "base", f"{metric}_ms_p{q}", st) for t in targets for q, st in styles]
-        lines(ax, pairs, f"{metric.upper()} (ms, log scale)")
-        ax.set_yscale("log")
-        ax.set_title(f"{metric.upper()} p50 / p90 / p99, base model")
-    save(fig, "latency_vs_concurrency.png")
-
-    lora = [t for t in ("ours", "vllm-lora", "ray-lora") if t in targets]
-    if lora:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        scen = {"base": "-", "adapter": "--", "mix4": ":"}
-        pairs = [(t, s, "output_tok_s", st) for t in lora for s, st in scen.items()]
-        lines(ax, pairs, "output tokens/s")
-        ax.set_title("Adapters vs base model")
-        save(fig, "adapters_vs_base.png")
-    return made
 
 
 # ---------------------------------------------------------------- rendering
@@ -416,6 +355,8 @@ def build(run_dir: Path, out: Path, slo: dict[str, float] | None = None) -> Path
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+    from benchmarks.plots import plots  # matplotlib only when a report is written
+
     images = plots(pooled_index(rows), out) if rows else []
     (out / "report.md").write_text(render(manifest, rows, slo, bw, images))
     print(f"report: {out / 'report.md'}")
