@@ -141,24 +141,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     if "ray_auth_mode" in runtime:  # read when ray is imported; the token is ~/.ray/auth_token
         os.environ.setdefault("RAY_AUTH_MODE", runtime["ray_auth_mode"])
     import ray
-    from ray import serve
+
+    from serving import control
 
     ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     try:
-        apps = serve.status().applications
-        out = {
-            name: {
-                "status": str(app.status),
-                "deployments": {
-                    dep: {
-                        "status": str(d.status),
-                        "replicas": {str(k): v for k, v in d.replica_states.items()},
-                    }
-                    for dep, d in app.deployments.items()
-                },
-            }
-            for name, app in apps.items()
-        }
+        out = control.serve_status()
     finally:
         ray.shutdown()
     print(json.dumps(out, indent=2))

@@ -49,3 +49,23 @@ def lookup() -> Any:
         return ray.get_actor(ACTOR_NAME, namespace=NAMESPACE)
     except ValueError:
         return None
+
+
+def serve_status() -> dict[str, Any]:
+    """Serve's own status API (`serve.status()`) as JSON: per application, its state and each
+    deployment's state and replica counts by state. Works from a driver and from a replica."""
+    from ray import serve
+
+    return {
+        name: {
+            "status": str(app.status),
+            "deployments": {
+                dep: {
+                    "status": str(d.status),
+                    "replicas": {str(k): v for k, v in d.replica_states.items()},
+                }
+                for dep, d in app.deployments.items()
+            },
+        }
+        for name, app in serve.status().applications.items()
+    }

@@ -375,21 +375,5 @@ class SupportIngress(OpenAiIngress):
         return JSONResponse(await asyncio.wait_for(handle.engine_stats.remote(), STATS_TIMEOUT_S))
 
     async def serve_status(self) -> JSONResponse:
-        """Serve's own status API (`serve.status()`), asked from inside the cluster: application
-        and deployment states and replica counts by state (behind the API key)."""
-        apps = (await asyncio.to_thread(serve.status)).applications
-        return JSONResponse(
-            {
-                name: {
-                    "status": str(app.status),
-                    "deployments": {
-                        dep: {
-                            "status": str(d.status),
-                            "replicas": {str(k): v for k, v in d.replica_states.items()},
-                        }
-                        for dep, d in app.deployments.items()
-                    },
-                }
-                for name, app in apps.items()
-            }
-        )
+        """Serve's own status API, asked from inside the cluster (behind the API key)."""
+        return JSONResponse(await asyncio.to_thread(control.serve_status))

@@ -32,6 +32,13 @@ def _truth(text: str, slots: dict[str, str]) -> list[Span]:
     return found
 
 
+def _cover(t: Span, spans: list[Span]) -> list[Span] | None:
+    """The detected spans that together cover all of `t`, or None if some of it is missed."""
+    cover = [s for s in spans if s.start < t.end and s.end > t.start]
+    covered = set().union(*(range(s.start, s.end) for s in cover)) if cover else set()
+    return cover if set(range(t.start, t.end)) <= covered else None
+
+
 def evaluate(n: int = 1000, seed: int = 12345) -> dict[str, Any]:
     truth_n, caught, typed = Counter(), Counter(), Counter()
     predicted, true_pos = Counter(), Counter()
@@ -45,9 +52,7 @@ def evaluate(n: int = 1000, seed: int = 12345) -> dict[str, Any]:
             truth, spans = _truth(m.content, slots), detect(m.content, names)
             for t in truth:
                 truth_n[t.label] += 1
-                cover = [s for s in spans if s.start < t.end and s.end > t.start]
-                covered = set().union(*(range(s.start, s.end) for s in cover)) if cover else set()
-                if set(range(t.start, t.end)) <= covered:
+                if (cover := _cover(t, spans)) is not None:
                     caught[t.label] += 1
                     typed[t.label] += all(s.label == t.label for s in cover)
                 elif len(misses) < 20:
@@ -85,9 +90,7 @@ def evaluate_labelled(path: Path) -> dict[str, Any]:
         spans = detect(text, find_names(text))
         for t in truth:
             truth_n[t.label] += 1
-            cover = [s for s in spans if s.start < t.end and s.end > t.start]
-            covered = set().union(*(range(s.start, s.end) for s in cover)) if cover else set()
-            if set(range(t.start, t.end)) <= covered:
+            if _cover(t, spans) is not None:
                 caught[t.label] += 1
             else:
                 misses.append(f"{t.label}: {text[t.start:t.end]!r} in {row['lang']}")
