@@ -180,13 +180,21 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     ]
 
 
+def _relative(path: str) -> str:
+    """Show a path under the working directory relative to it, as a reader would type it."""
+    p = Path(path)
+    return (
+        str(p.relative_to(Path.cwd())) if p.is_absolute() and p.is_relative_to(Path.cwd()) else path
+    )
+
+
 METHOD = """\
 - **Targets**, one at a time on the same machine: {targets}. Same model folder and engine args
   ({engine_args}); LoRA targets add {lora_args} and the same four adapters under the same names.
 - **Interleaving**: {rounds} round(s); odd rounds run the targets in the order above, even rounds
   in reverse, so machine drift hits every target alike. Each target is started once per round.
 - **Load**: Locust (FastHttpUser), streamed `/v1/chat/completions` with
-  `stream_options.include_usage`; prompts are the support test split, each conversation up to its
+  `stream_options.include_usage`; prompts from `{prompts}`, each conversation up to its
   last assistant turn; greedy; output {output}. Fixed concurrency C = C users without think time.
   Poisson cells (if any): N users with exponential think time (closed loop, approximate).
 - **Window**: each cell runs {warmup_s} s warmup + {duration_s} s measured; requests that
@@ -212,6 +220,7 @@ def _md_head(manifest: dict[str, Any], slo: dict[str, float]) -> list[str]:
         output=f"fixed at {n} tokens (ignore_eos)" if fixed else f"natural, up to {n} tokens",
         slo=slo,
         cores=m.get("cores_usable", "?"),
+        prompts=_relative(manifest.get("prompts", "?")),
     )
     versions = ", ".join(f"{k} {val}" for k, val in manifest.get("versions", {}).items())
     return [
