@@ -12,6 +12,8 @@ can carry more than one token: TPOT (from `usage`) is exact, its inter-chunk lat
 per token. A client that disconnects stops its generation at the next token.
 """
 
+# No `from __future__ import annotations` here: FastAPI must see the real `Request` type of the
+# route defined inside `create_app`, or it treats the parameter as a body field (422 everywhere).
 import argparse
 import asyncio
 import json
